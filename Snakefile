@@ -1,12 +1,15 @@
 # vcmeasure: vertebral body compression on lateral spine radiographs (Seo et al., Sci Rep 2021).
 #   snakemake --cores all --resources gpu=4                              paper scale (config/config.yaml)
 #   snakemake --cores all --configfile config/quick.yaml --resources gpu=4   CPU demo (make demo)
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# Absolute, so that `--directory` runs (tests, cluster) still read the repository's defaults.
+configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
 include: "workflow/rules/common.smk"
