@@ -30,6 +30,11 @@ paper: setup
 test: setup
 	$(BIN)/pytest -q
 
+# As root: installs and starts a throw-away single-node SLURM (tools/slurm/up.sh), runs config/tiny.yaml through
+# profiles/slurm and compares with a local run; docs/cluster.md.
+test-cluster: setup
+	$(BIN)/pytest -q -m cluster tests/test_cluster.py
+
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/snakemake --lint --cores 1

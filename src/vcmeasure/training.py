@@ -71,6 +71,10 @@ def fit_resumable(build_model: Callable, train, val, *, epochs: int, workdir: st
         state = {"fingerprint": fp, "epoch": 0, "best_epoch": None, "best_value": None}
 
     rows = history.to_dict("records")
+    # Loaders whose shuffling/augmentation is a function of their epoch counter (vcmeasure.loaders) restart at
+    # the resumed epoch, so a resumed run sees the batches an uninterrupted run would have seen.
+    if hasattr(train, "epoch"):
+        train.epoch = initial_epoch
 
     class _Checkpoint(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -89,8 +93,10 @@ def fit_resumable(build_model: Callable, train, val, *, epochs: int, workdir: st
             write_text(state_path, json.dumps(state, indent=1))
 
     if initial_epoch < epochs:
+        # shuffle=False: Keras would otherwise permute a PyDataset's batches with Python's global `random`,
+        # whose state a resumed process cannot reproduce; the loaders shuffle themselves by (seed, epoch).
         model.fit(train, validation_data=val, epochs=epochs, initial_epoch=initial_epoch,
-                  callbacks=[_Checkpoint(), *callbacks], verbose=verbose)
+                  callbacks=[_Checkpoint(), *callbacks], verbose=verbose, shuffle=False)
     return FitResult(best_path, pd.DataFrame(rows), int(state["best_epoch"] or 0),
                      float(state["best_value"] if state["best_value"] is not None else float("nan")),
                      initial_epoch)

@@ -25,6 +25,8 @@ fi
 # A fresh state directory each time: leftover state can restore a drained node or old jobs.
 rm -rf "$W"
 mkdir -p "$W"/{state/ctld,state/d,log,fakegpu,mysql}
+# On any failure stop what was already started, so that nothing is left running.
+trap 'echo "tools/slurm/up.sh: failed at line $LINENO; logs in $W/log" >&2; "$(dirname "$0")/down.sh"' ERR
 
 pkgs="slurmctld slurmd slurm-client slurmdbd munge mariadb-server"
 missing=$(for p in $pkgs; do dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q "install ok installed" || echo "$p"; done)
@@ -42,8 +44,10 @@ fi
 # --- munge (the Debian postinst generates /etc/munge/munge.key)
 [ -s /etc/munge/munge.key ] || runuser -u munge -- mungekey --create
 mkdir -p /run/munge && chown munge:munge /run/munge
-runuser -u munge -- /usr/sbin/munged --pid-file="$W/munged.pid"   # daemonizes itself
-for _ in $(seq 20); do [ -s "$W/munged.pid" ] && break; sleep 0.5; done
+rm -f /run/munge/munged.pid
+runuser -u munge -- /usr/sbin/munged   # daemonizes itself; its pid file is written by the munge user
+for _ in $(seq 20); do [ -s /run/munge/munged.pid ] && break; sleep 0.25; done
+cp /run/munge/munged.pid "$W/munged.pid"
 
 # --- fake GPUs: File= must exist and be a device; file-less GPUs are dropped, regular files rejected
 for i in 0 1 2 3; do ln -sf /dev/null "$W/fakegpu/nvidia$i"; done
@@ -76,6 +80,7 @@ AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=localhost
 AccountingStorageTRES=gres/gpu
 AccountingStorageEnforce=associations
+AccountingStoreFlags=job_comment
 JobAcctGatherType=jobacct_gather/linux
 JobCompType=jobcomp/filetxt
 JobCompLoc=$W/log/jobcomp.txt
@@ -90,7 +95,7 @@ echo "NodeName=$H Name=gpu File=$W/fakegpu/nvidia[0-3]" >/etc/slurm/gres.conf
 mkdir -p /run/mysqld && chown mysql:mysql "$W/mysql" /run/mysqld
 mariadb-install-db --user=mysql --datadir="$W/mysql" --skip-test-db >"$W/log/mariadb-install.log" 2>&1
 mariadbd --user=mysql --datadir="$W/mysql" --socket=/run/mysqld/mysqld.sock --skip-networking \
-  --pid-file="$W/mariadb.pid.db" >"$W/log/mariadb.log" 2>&1 &
+  --pid-file="$W/mysql/mariadbd.pid" >"$W/log/mariadb.log" 2>&1 &
 echo $! >"$W/mariadb.pid"
 for _ in $(seq 60); do mariadb -e 'select 1' >/dev/null 2>&1 && break; sleep 0.5; done
 mariadb -e "CREATE USER IF NOT EXISTS 'slurm'@'localhost' IDENTIFIED BY 'slurmpw';

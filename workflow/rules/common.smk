@@ -35,16 +35,41 @@ def train_resources():
 
 
 def all_targets():
-    """Everything `rule all` builds: the paper's tables and figures, the summary and the report inputs."""
-    targets = [
-        "results/figures/synthetic_examples.png",
-        "results/tables/synthetic_cohort.md",
-    ]
-    if config["data"]["source"] != "synthetic":
-        targets = []
+    """Everything `rule all` builds: the paper's tables and figures (DESIGN §6), the summary and metrics."""
+    targets = []
+    if config["data"]["source"] == "synthetic":
+        targets += ["results/figures/synthetic_examples.png", "results/tables/synthetic_cohort.md"]
     targets += [
-        "results/preprocessed/transforms.csv",
-        "results/split/split.csv",
         "results/split/summary.md",
+        "results/tables/table1_segmentation.md",
+        "results/figures/fig6_segmentation.png",
+        "results/figures/fig3_triplets.png",
+        "results/figures/fig5_vertices.png",
+        "results/tables/table2_regression.md",
+        "results/tables/table2_regression_true.md",
+        "results/stats/agreement.json",
+        "results/figures/fig7_agreement.png",
+        "results/summary.md",
+        "results/metrics.json",
     ]
+    targets += expand("results/segmentation/{arch}/learning_curve.png", arch=SEG_ARCHS)
+    targets += expand("results/regression/{model}/learning_curve.png", model=REG_MODELS)
     return targets
+
+
+# Input functions of measure.smk (rule export_models, rule measure).
+def selected_segmentation_model(wildcards):
+    """results/segmentation/<arch>/model.keras of the architecture written by checkpoint select_architecture."""
+    selected = checkpoints.select_architecture.get().output.selected
+    with open(selected) as fh:
+        arch = fh.read().strip()
+    return f"results/segmentation/{arch}/model.keras"
+
+
+def measure_input_folder(wildcards):
+    """The folder of new radiographs (config measure.input); a clear error when it is not set."""
+    folder = config["measure"]["input"]
+    if not folder:
+        raise WorkflowError("config measure.input: empty; name a folder of radiographs, e.g. "
+                            "--config 'measure={input: /path/to/images}'")
+    return folder
