@@ -42,6 +42,9 @@ lint: setup
 dryrun: setup
 	$(BIN)/snakemake -n --cores all --quiet rules --resources gpu=4
 
+bench: setup
+	$(BIN)/vcmeasure bench
+
 report: setup
 	$(BIN)/snakemake --cores 1 --configfile config/quick.yaml --report results/report.html
 

@@ -47,9 +47,12 @@ def _env() -> dict[str, str]:
 
 
 def _report(request, line: str) -> None:
+    """Print past pytest's output capture: the timings belong in the CI log."""
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(f"[test_cluster] {line}")
+    capman = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capman is not None:
+        with capman.global_and_fixture_disabled():
+            reporter.write_line(f"[test_cluster] {line}")
 
 
 @pytest.fixture(scope="module")

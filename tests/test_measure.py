@@ -282,6 +282,27 @@ def test_bad_models_folder_is_one_line(tmp_path, capsys):
     assert rc == 1 and len(err) == 1 and "manifest.json" in err[0]
 
 
+def test_measure_rule_on_a_folder(bundle_dir, tmp_path, root, bin_dir):
+    """Rule `measure` (config measure.input) with an exported bundle in results/models."""
+    import shutil
+    import subprocess
+
+    work = tmp_path / "work"
+    shutil.copytree(bundle_dir, work / "results" / "models")
+    folder = tmp_path / "new images"  # a space in the path must survive
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), draw_spine("left")[0])
+    cv2.imwrite(str(folder / "b.png"), draw_spine("left", heights=(24, 24))[0])
+    proc = subprocess.run([str(bin_dir / "snakemake"), "results/measure", "--cores", "1", "-s", str(root / "Snakefile"),
+                           "--directory", str(work), "--allowed-rules", "measure", "--config",
+                           f"measure={{input: '{folder}'}}"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = pd.read_csv(work / "results" / "measure" / "measurements.csv")
+    assert table.groupby("image_id")["status"].first().to_dict() == {"a": "measured", "b": "not_measurable"}
+    assert (work / "results" / "measure" / "a_overlay.png").is_file()
+    assert (work / "logs" / "measure" / "measure.log").is_file()
+
+
 # ----------------------------------------------------------------------------------------------- end to end
 @pytest.mark.slow
 def test_tiny_run_models_end_to_end(tiny_run, tmp_path, capsys):

@@ -50,8 +50,8 @@ def machine_info() -> dict:
         "memory_gib": mem_gib,
         "python": platform.python_version(),
         "keras_backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
-        "versions": {p: ver(p) for p in ["keras", "tensorflow-cpu", "tensorflow", "torch", "jax", "opencv-python-headless",
-                                         "scikit-image", "snakemake", "numpy"]},
+        "versions": {p: ver(p) for p in ["keras", "tensorflow-cpu", "tensorflow", "torch", "jax",
+                                         "opencv-python-headless", "scikit-image", "snakemake", "numpy"]},
         "gpus": os.environ.get("CUDA_VISIBLE_DEVICES", ""),
     }
 
@@ -123,3 +123,134 @@ def render_page(results: dict[str, dict], info: dict) -> str:
             parts.append(f"\n{res['note']}\n")
         parts.append("\n" + _table(res.get("rows", [])))
     return "".join(parts)
+
+
+def bench_core_scaling(n_images: int = 16, repeats: int = 3) -> dict:
+    """Speed-up from 1 to 2 worker threads for the CPU-bound steps (synthetic generation, preprocessing)."""
+    from .preprocess import preprocess_dataset
+    from .synth import simulate_cohort
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        timings = {}
+        for threads in (1, 2):
+            t = []
+            for r in range(repeats):
+                t0 = time.perf_counter()
+                simulate_cohort(tmp / f"syn{threads}_{r}", preset="quick", n_images=n_images, seed=1, threads=threads)
+                t.append(time.perf_counter() - t0)
+            timings[("simulate_cohort", threads)] = sorted(t)[len(t) // 2]
+            t = []
+            for r in range(repeats):
+                t0 = time.perf_counter()
+                preprocess_dataset(tmp / "syn1_0", tmp / f"pre{threads}_{r}", size=512, threads=threads)
+                t.append(time.perf_counter() - t0)
+            timings[("preprocess", threads)] = sorted(t)[len(t) // 2]
+        for step in ("simulate_cohort", "preprocess"):
+            one, two = timings[(step, 1)], timings[(step, 2)]
+            rows.append({"step": step, "images": n_images, "images_per_s_1_core": round(n_images / one, 2),
+                         "images_per_s_2_cores": round(n_images / two, 2), "speedup": round(one / two, 2)})
+    return {"name": "core_scaling", "title": "Speed-up from 1 to 2 cores (quick-preset images)", "rows": rows}
+
+
+def bench_inference(size: int = 512, filters: int = 64, window: int = 128, n_images: int = 2, repeats: int = 1) -> dict:
+    """End-to-end latency per paper-size radiograph with paper-size (untrained) R2U-Net and MRDN."""
+    from .measure import bench_measure, export_models
+    from .models.regression import build_regression_model
+    from .models.segmentation import build_segmentation_model
+    from .synth import simulate_cohort
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        seg, reg = tmp / "seg.keras", tmp / "mrdn.keras"
+        build_segmentation_model("r2unet", size, filters).save(seg)
+        build_regression_model("mrdn", window, filters).save(reg)
+        (tmp / "selected.txt").write_text("r2unet\n")
+        export_models(tmp / "selected.txt", seg, reg, tmp / "bundle", image_size=size, clahe_clip_limit=2.0,
+                      clahe_tile_grid=8, threshold=0.5, min_component_px=30, window_size=window)
+        data = simulate_cohort(tmp / "cohort", preset="paper", n_images=n_images, seed=3)
+        images = sorted((data / "images").glob("*.png"))
+        res = bench_measure(tmp / "bundle", images, repeats=repeats)
+    res["note"] = (f"Untrained R2U-Net ({size} px, {filters} filters) and MRDN ({window} px): the networks' cost "
+                   "does not depend on their weights; the geometry runs on whatever the untrained net outputs.")
+    return res
+
+
+def _segmentation_rows(sizes, archs, filters) -> dict:
+    from .bench_models import bench_segmentation
+
+    rows = [bench_segmentation(a, size=s, base_filters=f, batch=5, steps=2) for s, f in zip(sizes, filters, strict=True)
+            for a in archs]
+    return {"name": "segmentation", "title": "Segmentation networks: parameters, training and inference speed",
+            "rows": rows}
+
+
+def _regression_rows(sizes, models, filters) -> dict:
+    from .bench_regression import bench_regressor
+
+    rows = [bench_regressor(m, size=s, filters=f, batch=8, steps=3) for s, f in zip(sizes, filters, strict=True)
+            for m in models]
+    return {"name": "regression", "title": "Regressors: parameters, training and inference speed", "rows": rows}
+
+
+def _preprocess_rows() -> dict:
+    from .bench_preprocess import bench_loader_overhead, bench_preprocess
+
+    pre = bench_preprocess(n=8, size=512)
+    loader = bench_loader_overhead()
+    return {"name": "preprocess", "title": "Preprocessing (OpenCV vs. scikit-image CLAHE) and loader overhead",
+            "rows": [pre, loader]}
+
+
+SEG = ["unet", "resunet", "r2unet"]
+# Each item runs in its own process: peak memory is per item, and a backend can be chosen per process.
+ITEMS = {
+    "preprocess": (_preprocess_rows, {}),
+    "segmentation_quick": (_segmentation_rows, {"sizes": [256], "archs": SEG, "filters": [16]}),
+    "segmentation_paper": (_segmentation_rows, {"sizes": [512], "archs": SEG, "filters": [64]}),
+    "regression_quick": (_regression_rows, {"sizes": [64], "models": ["mrdn", "resnet50", "densenet121", "carn"],
+                                            "filters": [16]}),
+    "regression_paper": (_regression_rows, {"sizes": [128], "models": ["mrdn", "resnet50", "densenet121", "carn"],
+                                            "filters": [64]}),
+    "inference": (bench_inference, {}),
+    "snakemake_dag": (bench_dag, {}),
+    "core_scaling": (bench_core_scaling, {}),
+}
+
+
+def run_item(name: str) -> dict:
+    fn, kwargs = ITEMS[name]
+    res = fn(**kwargs)
+    res.setdefault("name", name)
+    res["seconds"] = None
+    return res
+
+
+def run_all(names=None, out_dir="results/bench", page="docs/performance.md", backend: str | None = None) -> dict:
+    """Run every benchmark item in its own process and write the JSON files and the page."""
+    env = dict(os.environ)
+    if backend:
+        env["KERAS_BACKEND"] = backend
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    results = {}
+    for name in names or ITEMS:
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "vcmeasure.benchmark", name], capture_output=True, text=True,
+                              env=env, timeout=1800)
+        if proc.returncode != 0:
+            raise RuntimeError(f"benchmark {name} failed:\n{proc.stderr[-2000:]}")
+        res = json.loads(proc.stdout.strip().splitlines()[-1])
+        res["seconds"] = round(time.perf_counter() - t0, 1)
+        res["name"] = name
+        results[name] = res
+        print(f"bench {name}: {res['seconds']} s", file=sys.stderr)
+    info = machine_info()
+    if backend:
+        info["keras_backend"] = backend
+    write_results(results, out_dir, page, info)
+    return results
+
+
+if __name__ == "__main__":
+    print(json.dumps(run_item(sys.argv[1]), default=str))

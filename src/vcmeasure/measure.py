@@ -665,13 +665,14 @@ def measure_folder(images: str | Path, models_dir: str | Path, out_dir: str | Pa
 
 
 # ----------------------------------------------------------------------------------------------- benchmark
-def bench_measure(models_dir: str | Path, images: Sequence[str | Path], repeats: int = 3,
+def bench_measure(models_dir: str | Path | Bundle, images: Sequence[str | Path], repeats: int = 3,
                   batch_size: int = 8, threads: int | None = None) -> dict:
     """Latency per radiograph end to end (read, preprocess, segment, windows, MRDN, overlay, JSON/PNG written),
     the share of it spent outside the networks, and throughput for the whole list as batches.
 
-    Not a test: figures depend on the machine. Medians over ``repeats`` after one warm-up image. The result has
-    the shape :func:`vcmeasure.benchmark.write_results` writes (``name``, ``title``, ``rows``).
+    ``models_dir`` is a bundle folder (or a loaded :class:`Bundle`). Not a test: figures depend on the machine.
+    Medians over ``repeats`` after one warm-up image. The result has the shape
+    :func:`vcmeasure.benchmark.write_results` writes (``name``, ``title``, ``rows``).
     """
     import tempfile
 
@@ -679,7 +680,7 @@ def bench_measure(models_dir: str | Path, images: Sequence[str | Path], repeats:
     if errors or not files:
         raise InputError(errors[0] if errors else "bench_measure: no images given")
     t0 = time.perf_counter()
-    bundle = load_models(models_dir, threads=threads)
+    bundle = models_dir if isinstance(models_dir, Bundle) else load_models(models_dir, threads=threads)
     load_s = time.perf_counter() - t0
     latencies, outside = [], []
     with tempfile.TemporaryDirectory() as tmp:

@@ -94,6 +94,7 @@ def _dataset(x, y, batch_size: int, shuffle: bool, seed: int):
 def plot_learning_curve(history: pd.DataFrame, path: str | Path, title: str) -> None:
     """Loss and MAE per epoch, training and validation, with the best epoch marked."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     from .plotting import save_figure
 
@@ -105,6 +106,7 @@ def plot_learning_curve(history: pd.DataFrame, path: str | Path, title: str) -> 
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         ax.set_yscale("log")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     if "val_mae" in history and len(history):
         best = history.loc[history["val_mae"].idxmin()]

@@ -107,16 +107,20 @@ def amplifier_unit(prev, filters: int, name: str):
 
 def build_carn(input_size: int, filters: int = 64, stages: int = 4, units_per_stage: int = 2,
                target_mean: float = 0.0, target_std: float = 1.0) -> keras.Model:
-    """CARN: a cascade of amplifier units (channels doubling per stage, capped at 4× ``filters``), 2×2 max
-    pooling between stages, GAP and a linear regressor."""
+    """CARN: a stem conv, then a cascade of amplifier units in ``stages`` stages (width ``filters``, doubled
+    from the second stage on), 2×2 max pooling after the stem and every stage while the map stays >= 1 px,
+    GAP and a linear regressor. Kept shallow and narrow, like MRDN (paper Discussion), so the comparison is
+    between architectures rather than budgets."""
     inp = keras.Input((input_size, input_size, 1), name="window")
+    pools = n_poolings(input_size, wanted=stages + 1)
     x = _conv_bn_relu(inp, filters, name="carn_stem")
-    pools = n_poolings(input_size, wanted=stages)
+    if pools:
+        x = layers.MaxPooling2D(2, name="carn_stem_pool")(x)
     for s in range(stages):
-        width = filters * min(2**s, 4)
+        width = filters * (1 if s == 0 else 2)
         for u in range(units_per_stage):
             x = amplifier_unit(x, width, name=f"au{s + 1}_{u + 1}")
-        if s < pools:
+        if s + 1 < pools:
             x = layers.MaxPooling2D(2, name=f"carn_pool{s + 1}")(x)
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     return keras.Model(inp, _head(x, target_mean, target_std), name="carn")
