@@ -48,3 +48,12 @@ def test_slurm_job_without_gpu_allocation_falls_back_to_the_cpu(clean_env, tmp_p
     clean_env.setenv("SLURM_JOB_ID", "9")
     assert gpu.claim_gpu(lock_dir=tmp_path / "locks", n_gpus=0) is None
     assert os.environ["CUDA_VISIBLE_DEVICES"] == ""
+
+
+def test_slurm_job_without_gpu_allocation_never_claims_local_gpus(clean_env, tmp_path):
+    # The node has GPUs but SLURM gave this job none: it must not take one behind the scheduler's back.
+    clean_env.setenv("SLURM_JOB_ID", "10")
+    locks = tmp_path / "locks"
+    assert gpu.claim_gpu(lock_dir=locks, n_gpus=4) is None
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == ""
+    assert not locks.exists()

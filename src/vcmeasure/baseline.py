@@ -118,3 +118,56 @@ def baseline_predictions(index_csv, masks_dir, out_csv) -> pd.DataFrame:
     write_csv(out_csv, out)
     log.info("baseline: %d windows, %d without four vertices", len(out), int(out["predicted"].isna().sum()))
     return out
+
+
+def figure5(predictions_csv, index_csv, masks_dir, out_png) -> None:
+    """Fig. 5: centres (green), vertices (blue), dividing lines (green), left = anterior (yellow) and right =
+    posterior (red) vertices on one three-body window: the fractured test window with the largest reference
+    value (else any window with the largest)."""
+    import matplotlib.pyplot as plt
+
+    from .plotting import save_figure
+
+    pred = pd.read_csv(predictions_csv, dtype={"image_id": str, "triplet_id": str})
+    index = pd.read_csv(index_csv, dtype={"image_id": str, "triplet_id": str}).set_index("triplet_id")
+    fig, axes = plt.subplots(1, 4, figsize=(13, 4))
+    pred = pred[pred["predicted"].notna()]
+    if pred.empty:
+        fig.text(0.5, 0.5, "no window to show", ha="center", va="center")
+        save_figure(fig, out_png)
+        return
+    pick = pred[(pred["split"] == "test") & (pred["fractured"] == 1)]
+    pick = pick if not pick.empty else pred
+    pick = pick.assign(_r=pick["reference"].fillna(-np.inf)).sort_values(["_r", "triplet_id"],
+                                                                          ascending=[False, True])
+    row = pick.iloc[0]
+    comp, _ = component_map(read_mask(Path(masks_dir) / f"{row['image_id']}.png"))
+    three = window_map(comp, int(index.at[row["triplet_id"], "middle_label"]))
+    result = fig5_measure(three)
+    ys, xs = np.nonzero(three)
+    pad = 8
+    box = (xs.min() - pad, xs.max() + pad, ys.max() + pad, ys.min() - pad)
+    titles = ["(a) three bodies", "(b) centres and vertices", "(c, d) lines through two centres",
+              f"(e) left / right vertices: VC {result.vc:.1f}"]
+    for ax, title in zip(axes, titles, strict=True):
+        ax.imshow(three > 0, cmap="gray", interpolation="nearest")
+        ax.set_xlim(box[0], box[1])
+        ax.set_ylim(box[2], box[3])
+        ax.set_title(title, fontsize=9)
+        ax.axis("off")
+    for k in range(3):
+        for ax in axes[1:3]:
+            ax.plot(*result.centres[k], "o", color="lime", ms=5)
+        axes[1].plot(*result.vertices[k].T, "o", color="blue", ms=4, ls="none")
+        p, q = result.lines[k]
+        d = (q - p) / np.linalg.norm(q - p)
+        span = np.array([p - 0.6 * (box[2] - box[3]) * d, q + 0.6 * (box[2] - box[3]) * d])
+        axes[2].plot(span[:, 0], span[:, 1], "-", color="lime", lw=1)
+        axes[2].plot(*result.vertices[k].T, "o", color="blue", ms=4, ls="none")
+        axes[3].plot(*result.anterior[k].T, "o", color="yellow", ms=5, ls="none", mec="black", mew=0.5)
+        axes[3].plot(*result.posterior[k].T, "o", color="red", ms=5, ls="none")
+        axes[3].plot(*result.anterior[k].T, "-", color="yellow", lw=1)
+    ref = "" if pd.isna(row["reference"]) else f"reference {row['reference']:.1f}, "
+    fig.suptitle(f"{row['triplet_id']}: {ref}image processing {result.vc:.1f} "
+                 f"(Ha {', '.join(f'{h:.1f}' for h in result.heights)} px)", fontsize=10)
+    save_figure(fig, out_png)

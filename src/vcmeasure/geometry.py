@@ -10,9 +10,12 @@ Canonical orientation (DESIGN §5): anterior faces LEFT (images were flipped in 
 numbered top to bottom. Corners are found in the frame of the *local spine axis* (through the neighbouring
 bodies' centres), so tilt and curvature do not swap corners: the four extreme contour points along the frame's
 diagonals seed the corners, the contour between consecutive seeds is one side (superior endplate, posterior
-wall, inferior endplate, anterior wall), a line is fitted to the middle of each side (rounded corners are left
-out) and the corners are the intersections of adjacent sides. Lines are moved half a pixel outward because
-OpenCV contours run through the centres of the boundary pixels, not along the body's edge.
+wall, inferior endplate, anterior wall), a line is fitted to each side (points off the line, such as a rounded
+corner, are dropped and the line refitted) and adjacent sides meet at a sharp corner. The landmark is the tip
+of the rounded corner there: the edge's extreme point along the bisector of the two sides' outward normals,
+the point a reader marks; it does not move when an endplate is concave (biconcave fractures), where the sharp
+intersection would. OpenCV contours run through the centres of the boundary pixels, so lines and tips are
+moved half a pixel outward onto the body's edge.
 """
 
 from __future__ import annotations
@@ -25,11 +28,13 @@ import numpy as np
 CORNER_NAMES = ("as", "ai", "ps", "pi")  # anterior-superior, anterior-inferior, posterior-superior, -inferior
 MIN_CONTOUR_POINTS = 12  # fewer boundary pixels cannot define four sides
 MIN_AREA_PX = 20
-SIDE_TRIM = 0.2  # share of each side dropped at both ends before the line fit (rounded corners)
+SIDE_TRIM = 0.05  # share of each side dropped at both ends; the refit drops the rest of a rounded corner
 MIN_CORNER_GAP = 0.2  # corners closer than this x sqrt(area) have collapsed
 MAX_CORNER_SHIFT = 0.3  # refined corner farther than this x sqrt(area) from its seed: not a quadrilateral
-AREA_RATIO_RANGE = (0.88, 1.12)  # body area / corner-quadrilateral area: ellipses and blobs fall outside
-OFFSET = 0.5
+AREA_RATIO_RANGE = (0.95, 1.08)  # body area / corner-quadrilateral area: ellipses and blobs fall outside
+OFFSET = 0.5  # px from boundary-pixel centres out to the body's edge
+OUTLIER_PX = 1.0
+TIP_RADIUS = 6.0  # px beyond the contour's closest approach to the sharp corner searched for the tip
 
 
 @dataclass
@@ -113,6 +118,11 @@ def _frame(axis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return u, np.array([-u[1], u[0]])
 
 
+def _fit_line(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    vx, vy, x0, y0 = cv2.fitLine(points.astype(np.float32), cv2.DIST_L2, 0, 0.01, 0.01).ravel()
+    return np.array([x0, y0], float), np.array([vx, vy], float)
+
+
 def _fit_side(points: np.ndarray, centre: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """Line (point, direction) through the middle part of one side, moved half a pixel away from the centre."""
     n = len(points)
@@ -120,9 +130,16 @@ def _fit_side(points: np.ndarray, centre: np.ndarray) -> tuple[np.ndarray, np.nd
     core = points[cut : n - cut] if n - 2 * cut >= 3 else points
     if len(core) < 2 or np.ptp(core, axis=0).max() < 1.0:
         return None
-    vx, vy, x0, y0 = cv2.fitLine(core.astype(np.float32), cv2.DIST_L2, 0, 0.01, 0.01).ravel()
-    direction = np.array([vx, vy], float)
-    p0 = np.array([x0, y0], float)
+    p0, direction = _fit_line(core)
+    # refit without points off the line (a wall's rounding caught at a side's end): least squares is exact
+    # on pixel staircases, where robust M-estimators snap to the longest run
+    for _ in range(2):
+        resid = np.abs((core - p0) @ np.array([-direction[1], direction[0]]))
+        keep = resid <= max(OUTLIER_PX, 3.0 * float(np.median(resid)))
+        if keep.all() or keep.sum() < 3:
+            break
+        core = core[keep]
+        p0, direction = _fit_line(core)
     normal = np.array([-direction[1], direction[0]])
     if np.dot(p0 - centre, normal) < 0:
         normal = -normal
@@ -186,13 +203,34 @@ def find_corners(contour: np.ndarray, centre: np.ndarray, axis: np.ndarray, area
     ]
     if any(c is None for c in corners):
         return None
-    corners = np.array(corners)
+    sharp = np.array(corners)
     seed_pts = contour[[i_as, i_ai, i_ps, i_pi]]
-    if np.max(np.linalg.norm(corners - seed_pts, axis=1)) > MAX_CORNER_SHIFT * scale:
+    if np.max(np.linalg.norm(sharp - seed_pts, axis=1)) > MAX_CORNER_SHIFT * scale:
         return None
-    if not _well_formed(corners, centre, down, ant, area, scale):
+    if not _well_formed(sharp, centre, down, ant, area, scale):
         return None
-    return corners
+    # the landmark is the tip of the rounded corner: the edge's extreme point along the bisector of the two
+    # sides' outward normals, what a reader marks (DESIGN §3 corners lie on their body). Unlike the sharp
+    # intersection it stays put when an endplate is concave (biconcave fractures).
+    normals = [_outward_normal(line, centre) for line in lines]  # superior, posterior, inferior, anterior
+    pairs = [(0, 3), (2, 3), (0, 1), (2, 1)]  # AS, AI, PS, PI
+    return np.array([_tip(contour, normals[i] + normals[j], c) for (i, j), c in zip(pairs, sharp, strict=True)])
+
+
+def _outward_normal(line, centre) -> np.ndarray:
+    p, d = line
+    n = np.array([-d[1], d[0]]) / np.linalg.norm(d)
+    return n if np.dot(p - centre, n) > 0 else -n
+
+
+def _tip(contour: np.ndarray, direction: np.ndarray, sharp: np.ndarray) -> np.ndarray:
+    """Extreme edge point along ``direction`` near the sharp corner (sub-pixel: mean of the top half pixel)."""
+    direction = direction / np.linalg.norm(direction)
+    dist = np.linalg.norm(contour - sharp, axis=1)
+    near = contour[dist <= dist.min() + TIP_RADIUS]
+    proj = near @ direction
+    top = near[proj >= proj.max() - 0.5]
+    return top.mean(axis=0) + OFFSET * direction
 
 
 def _well_formed(corners, centre, down, ant, area, scale) -> bool:

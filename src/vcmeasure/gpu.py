@@ -42,8 +42,12 @@ def claim_gpu(lock_dir: str | Path | None = None, n_gpus: int | None = None, wai
     Must run before TensorFlow/JAX/PyTorch are imported. Inside a SLURM job with a GPU allocation the
     scheduler's value is used unchanged.
     """
-    if os.environ.get("SLURM_JOB_ID") and os.environ.get("CUDA_VISIBLE_DEVICES", "").strip():
-        return os.environ["CUDA_VISIBLE_DEVICES"]
+    if os.environ.get("SLURM_JOB_ID"):
+        # The scheduler owns the devices: use its allocation as given; no allocation means the CPU.
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").strip()
+        if not visible:
+            os.environ["CUDA_VISIBLE_DEVICES"] = ""
+        return visible or None
     n = detect_gpus() if n_gpus is None else n_gpus
     if n <= 0:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # no GPU: train on the CPU, never probe for CUDA

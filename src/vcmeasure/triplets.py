@@ -8,11 +8,12 @@ paper's three conditions (DESIGN §4, "triplet acceptance"):
 2. four corners can be found for each body (:func:`vcmeasure.geometry.find_corners`);
 3. the three bodies are adjacent, with no body missing between them.
 
-The label map is first relabelled by 4-connected components per label (as :mod:`vcmeasure.postprocess` labels),
-so a body split in two shows as two components and two merged bodies as one. Splits and merges are recognised from the shapes alone (a piece far
-smaller or closer than a body, a component twice a body's height), as image processing can; when the
-ground-truth map is given, the overlap with it adds the checks the shapes may miss. Gaps (condition 3) are
-found from the centre spacing against the bodies' size, and from non-consecutive ground-truth matches.
+The label map is first relabelled by 4-connected components per label (as :mod:`vcmeasure.postprocess`
+labels), so a body split in two shows as two components and two merged bodies as one. Splits and merges
+are recognised from the shapes alone (a piece far smaller or closer than a body, a component twice a body's
+height), as image processing can; when the ground-truth map is given, the overlap with it adds the checks
+the shapes may miss. Gaps (condition 3) are found from the centre spacing against the bodies' size, and
+from non-consecutive ground-truth matches.
 
 Each accepted window becomes a three-body binary crop centred on the middle body, scaled isotropically (so
 the height ratios of Eq. 1 survive) and zero padded to ``window_size`` (DESIGN: ``windows.npz``). The middle
@@ -51,6 +52,7 @@ MERGED_EXTENT = 1.7  # a component this many times the median extent along the s
 MERGED_AREA = 1.9
 GAP_SPACING = 1.8  # centre spacing over this x the larger body's extent: a body is missing between
 MIN_IOU = 0.3  # a predicted body matches a ground-truth body at this IoU or above
+CONFIRM_IOU = 0.6  # ... and is that body (whatever its size or spacing) at this IoU, covering no other
 GT_SHARE = 0.3  # a component covering this share of two ground-truth bodies merges them
 
 INDEX_COLUMNS = ["triplet_id", "image_id", "subject_id", "split", "middle_label", "gt_label", "level", "reference",
@@ -94,8 +96,8 @@ def component_map(label_map: np.ndarray) -> tuple[np.ndarray, list[int]]:
 
 
 def _match_gt(comp_map: np.ndarray, n: int, gt_map: np.ndarray):
-    """Best-IoU ground-truth label per component (None below MIN_IOU) and the GT bodies each one covers."""
-    gt_labels, covered = [], []
+    """Best-IoU ground-truth label per component (None below MIN_IOU), the GT bodies each covers, the IoU."""
+    gt_labels, covered, ious = [], [], []
     gt_ids = [int(v) for v in np.unique(gt_map) if v != 0]
     gt_area = {g: int((gt_map == g).sum()) for g in gt_ids}
     for i in range(1, n + 1):
@@ -111,7 +113,8 @@ def _match_gt(comp_map: np.ndarray, n: int, gt_map: np.ndarray):
                 cover.append(g)
         gt_labels.append(best if best_iou >= MIN_IOU else None)
         covered.append(cover)
-    return gt_labels, covered
+        ious.append(best_iou)
+    return gt_labels, covered, ious
 
 
 def analyse(label_map: np.ndarray, gt_map: np.ndarray | None = None) -> Components:
@@ -123,7 +126,7 @@ def analyse(label_map: np.ndarray, gt_map: np.ndarray | None = None) -> Componen
     result = Components(comp_map=comp, bodies=bodies, source_labels=source)
     if n == 0:
         return result
-    flags = result.split_merged
+    flags, shape_flags, shape_gaps = result.split_merged, {}, {}  # shape findings: checked against the GT below
     med_area = float(np.median([b.area for b in bodies]))
     med_extent = float(np.median([b.extent for b in bodies]))
     counts = pd.Series(source).value_counts()
@@ -131,33 +134,42 @@ def analyse(label_map: np.ndarray, gt_map: np.ndarray | None = None) -> Componen
         if counts[source[i - 1]] > 1:
             flags[i] = f"label {source[i - 1]} is split into {counts[source[i - 1]]} pieces"
         elif b.area < FRAGMENT_AREA * med_area:
-            flags[i] = f"fragment: area {b.area} px is {b.area / med_area:.2f} of the median body"
+            shape_flags[i] = f"fragment: area {b.area} px is {b.area / med_area:.2f} of the median body"
         elif b.extent > MERGED_EXTENT * med_extent or b.area > MERGED_AREA * med_area:
-            flags[i] = f"merged: {b.extent:.0f} px along the spine, {b.extent / med_extent:.2f} x the median body"
+            shape_flags[i] = f"merged: {b.extent:.0f} px along the spine, {b.extent / med_extent:.2f} x the median body"
     for i in range(1, n):
         a, b = bodies[i - 1], bodies[i]
         d = float(np.linalg.norm(b.centre - a.centre))
         if d < CLOSE_SPACING * med_extent:
             for j in (i, i + 1):
-                flags.setdefault(j, f"split: components {i} and {i + 1} are {d:.0f} px apart, one body's height")
+                shape_flags.setdefault(j, f"split: components {i} and {i + 1} are {d:.0f} px apart, one body's height")
         elif d > GAP_SPACING * max(a.extent, b.extent):
-            result.gaps[i] = f"centres {d:.0f} px apart, {d / max(a.extent, b.extent):.2f} x a body: body missing"
+            shape_gaps[i] = f"centres {d:.0f} px apart, {d / max(a.extent, b.extent):.2f} x a body: body missing"
+    result.gt_labels = [None] * n
+    confirmed = set()  # components that are exactly one ground-truth body: shape heuristics do not apply
     if gt_map is not None:
-        result.gt_labels, covered = _match_gt(comp, n, np.asarray(gt_map))
+        result.gt_labels, covered, ious = _match_gt(comp, n, np.asarray(gt_map))
         best = pd.Series([g for g in result.gt_labels if g is not None]).value_counts()
         for i, g in enumerate(result.gt_labels, start=1):
             if len(covered[i - 1]) > 1:
                 flags.setdefault(i, f"merged: covers ground-truth bodies {', '.join(map(str, covered[i - 1]))}")
             elif g is None:
-                flags.setdefault(i, "matches no ground-truth body (IoU < %.1f)" % MIN_IOU)
+                flags.setdefault(i, f"matches no ground-truth body (IoU < {MIN_IOU:.1f})")
             elif best[g] > 1:
                 flags.setdefault(i, f"split: ground-truth body {g} is matched by {best[g]} components")
+            elif ious[i - 1] >= CONFIRM_IOU:
+                confirmed.add(i)
         for i in range(1, n):
             g0, g1 = result.gt_labels[i - 1], result.gt_labels[i]
             if g0 is not None and g1 is not None and g1 - g0 > 1:
-                result.gaps.setdefault(i, f"ground-truth bodies {g0} and {g1} are not adjacent")
-    else:
-        result.gt_labels = [None] * n
+                result.gaps[i] = f"ground-truth bodies {g0} and {g1} are not adjacent"
+            elif i in confirmed and i + 1 in confirmed and g1 - g0 == 1:
+                shape_gaps.pop(i, None)
+    for i, reason in shape_flags.items():
+        if i not in confirmed:
+            flags.setdefault(i, reason)
+    for i, reason in shape_gaps.items():
+        result.gaps.setdefault(i, reason)
     return result
 
 
@@ -359,3 +371,53 @@ def summary_markdown(summary: dict) -> str:
     if summary.get("images_without_mask"):
         lines.append(f"\nImages of the split without a mask in this source: {summary['images_without_mask']}.")
     return "\n".join(lines) + "\n"
+
+
+def figure3(masks_dir, index_csv, windows_npz, rejections_csv, out_png, n_windows: int = 6) -> None:
+    """Fig. 3: a label map numbered top to bottom and its division into three-body windows.
+
+    The image with the most accepted windows is shown (first image id on a tie); rejected windows are listed
+    with their failed condition.
+    """
+    import matplotlib.pyplot as plt
+
+    from .plotting import save_figure
+
+    index = pd.read_csv(index_csv, dtype={"image_id": str, "triplet_id": str})
+    rejections = pd.read_csv(rejections_csv, dtype={"image_id": str})
+    data = np.load(windows_npz)
+    fig = plt.figure(figsize=(12, 5.5))
+    if index.empty:
+        fig.text(0.5, 0.5, "no accepted three-body window", ha="center", va="center")
+        save_figure(fig, out_png)
+        return
+    counts = index.groupby("image_id").size()
+    image_id = sorted(counts[counts == counts.max()].index)[0]
+    comp, _ = component_map(read_mask(Path(masks_dir) / f"{image_id}.png"))
+    rows = index[index["image_id"] == image_id].reset_index()
+    rows = rows.iloc[np.unique(np.linspace(0, len(rows) - 1, min(n_windows, len(rows))).round().astype(int))]
+    ax = fig.add_axes([0.02, 0.08, 0.36, 0.84])
+    shown = np.ma.masked_equal(comp, 0)
+    ax.imshow(shown, cmap="tab20", interpolation="nearest")
+    ys, xs = np.nonzero(comp)
+    pad = 10
+    ax.set_xlim(xs.min() - pad, xs.max() + pad)
+    ax.set_ylim(ys.max() + pad, ys.min() - pad)
+    for k in range(1, int(comp.max()) + 1):
+        cy, cx = np.argwhere(comp == k).mean(axis=0)
+        ax.text(cx, cy, str(k), ha="center", va="center", fontsize=9, color="black", weight="bold")
+    ax.set_title(f"(a) label map {image_id}: bodies 1..{int(comp.max())} top to bottom", fontsize=9)
+    ax.axis("off")
+    lookup = dict(zip(data["triplet_id"], data["x"], strict=True))
+    ncol = 3
+    for j, row in enumerate(rows.itertuples(index=False)):
+        sub = fig.add_axes([0.42 + (j % ncol) * 0.19, 0.52 - (j // ncol) * 0.44, 0.17, 0.38])
+        sub.imshow(lookup[row.triplet_id][..., 0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ref = "" if pd.isna(row.reference) else f", ref VC {row.reference:.1f}"
+        m = int(row.middle_label)
+        sub.set_title(f"bodies {m - 1}-{m}-{m + 1}{ref}", fontsize=8)
+        sub.axis("off")
+    rej = rejections[rejections["image_id"] == image_id]
+    note = "; ".join(f"{r.labels or 'image'}: condition {r.condition}" for r in rej.itertuples(index=False))
+    fig.text(0.42, 0.03, "(b) accepted windows" + (f" - rejected: {note}" if note else ""), fontsize=8)
+    save_figure(fig, out_png)

@@ -73,3 +73,27 @@ def measure_input_folder(wildcards):
         raise WorkflowError("config measure.input: empty; name a folder of radiographs, e.g. "
                             "--config 'measure={input: /path/to/images}'")
     return folder
+
+
+# Input functions of triplets.smk and baseline.smk (rules extract_triplets, figure3, baseline, figure5).
+def selected_architecture():
+    """The architecture written by checkpoint select_architecture (its file's first word)."""
+    with open(checkpoints.select_architecture.get().output.selected) as fh:
+        return fh.read().split()[0]
+
+
+def masks_of_source(source):
+    """Label maps of a triplet source: ground truth, or the selected architecture's predictions."""
+    if source == "groundtruth":
+        return "results/preprocessed/masks"
+    return f"results/segmentation/{selected_architecture()}/masks"
+
+
+def triplet_masks(wildcards):
+    """Input function of extract_triplets: the masks of its {source}."""
+    return masks_of_source(wildcards.source)
+
+
+def eval_triplet_masks(wildcards):
+    """Label maps of config triplets.eval_source (the windows scored in Table 2)."""
+    return masks_of_source(config["triplets"]["eval_source"])
