@@ -18,6 +18,17 @@ import traceback
 from .errors import VCMeasureError
 
 
+def prepare_job_environment(basedir: str) -> None:
+    """Environment every job inherits: ``src/`` of this checkout on PYTHONPATH (conda envs built from
+    envs/vcmeasure.yaml do not install vcmeasure), TensorFlow's C++ logging quiet, matplotlib headless."""
+    src = os.path.abspath(os.path.join(basedir, "src"))
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if src not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([src, *paths])
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("MPLBACKEND", "Agg")
+
+
 @contextlib.contextmanager
 def rule_context(smk):
     """Redirect stdout/stderr (Keras progress too) to ``log[0]``; exit 1 with one line on failure."""

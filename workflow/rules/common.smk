@@ -1,6 +1,5 @@
 # Helpers shared by the rules: config validation, paths, final targets. No lambdas in rules; input
 # functions live here.
-import os
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
@@ -13,13 +12,10 @@ except WorkflowError as err:
 
     raise WorkflowError(describe_validation_error(err)) from None
 
-# Scripts import vcmeasure from this checkout, also inside conda envs that do not install it.
-_SRC = os.path.abspath(os.path.join(workflow.basedir, "src"))
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (_SRC, os.environ.get("PYTHONPATH", "")) if p
-)
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("MPLBACKEND", "Agg")
+from vcmeasure.smk import prepare_job_environment
+
+# Jobs import vcmeasure from this checkout (also in conda envs that do not install it), quietly, headless.
+prepare_job_environment(workflow.basedir)
 
 ENV = "../../envs/vcmeasure.yaml"
 DATASET = config["data"]["name"]
@@ -35,7 +31,7 @@ def train_resources():
 
 
 def all_targets():
-    """Everything `rule all` builds: the paper's tables and figures (DESIGN §6), the summary and metrics."""
+    """Targets of the default rule (all); the paper's tables and figures (DESIGN §6), the summary and metrics."""
     targets = []
     if config["data"]["source"] == "synthetic":
         targets += ["results/figures/synthetic_examples.png", "results/tables/synthetic_cohort.md"]
@@ -57,13 +53,10 @@ def all_targets():
     return targets
 
 
-# Input functions of measure.smk (rule export_models, rule measure).
+# Input functions of measure.smk (export_models, measure).
 def selected_segmentation_model(wildcards):
     """results/segmentation/<arch>/model.keras of the architecture written by checkpoint select_architecture."""
-    selected = checkpoints.select_architecture.get().output.selected
-    with open(selected) as fh:
-        arch = fh.read().strip()
-    return f"results/segmentation/{arch}/model.keras"
+    return f"results/segmentation/{selected_architecture()}/model.keras"
 
 
 def measure_input_folder(wildcards):
