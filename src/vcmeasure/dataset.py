@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import InputError
+from .io import read_csv_checked
 
 IMAGE_ID_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 IMAGES_COLUMNS = ["image_id", "subject_id", "anterior_side", "pixel_spacing_mm", "width", "height", "source"]
@@ -49,16 +50,7 @@ class Dataset:
 
 
 def _read_table(path: Path, columns: list[str]) -> pd.DataFrame:
-    if not path.is_file():
-        raise InputError(f"{path}: missing")
-    try:
-        frame = pd.read_csv(path, dtype={"image_id": str, "subject_id": str, "level": str})
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: not a readable CSV ({err})") from None
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
-    return frame
+    return read_csv_checked(path, columns, dtype={"image_id": str, "subject_id": str, "level": str})
 
 
 def load_dataset(root: str | Path) -> Dataset:

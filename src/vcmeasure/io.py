@@ -129,3 +129,33 @@ def write_csv(path: str | Path, frame) -> None:
     """Write a pandas DataFrame as CSV atomically, without the index; floats kept reproducible."""
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False, float_format="%.6g")
+
+
+def read_csv_checked(path: str | Path, columns=(), **kwargs):
+    """Read a CSV with pandas; a missing or unreadable file or a missing column is one clear InputError."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: missing")
+    try:
+        frame = pd.read_csv(path, **kwargs)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: not a readable CSV ({type(err).__name__}: {err})") from None
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
+    return frame
+
+
+def read_json(path: str | Path, hint: str = ""):
+    """Read a JSON file; a missing or invalid file is one clear InputError (``hint`` says what it should be)."""
+    import json
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file{f' ({hint})' if hint else ''}")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise InputError(f"{path}: not valid JSON ({err.msg}, line {err.lineno})") from None

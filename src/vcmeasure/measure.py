@@ -46,7 +46,7 @@ from . import __version__
 from .baseline import fig5_measure, window_map
 from .errors import ConfigError, InputError
 from .geometry import CORNER_NAMES, anterior_height, posterior_height
-from .io import IMAGE_SUFFIXES, atomic_dir, is_dicom, read_image, write_csv, write_png, write_text
+from .io import IMAGE_SUFFIXES, atomic_dir, is_dicom, read_image, read_json, write_csv, write_png, write_text
 from .measures import genant_grade, is_surgical
 from .postprocess import probability_to_labels
 from .preprocess import Transform, preprocess_image, to_uint8_full_range
@@ -229,12 +229,7 @@ def export_models(selected_txt: str | Path, segmentation_model: str | Path, regr
 
 def read_manifest(models_dir: str | Path) -> dict:
     path = Path(models_dir) / MANIFEST
-    if not path.is_file():
-        raise InputError(f"{path}: no such file (--models must be a folder written by rule export_models)")
-    try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise InputError(f"{path}: not valid JSON ({err.msg}, line {err.lineno})") from None
+    manifest = read_json(path, "--models must be a folder written by rule export_models")
     if not isinstance(manifest, dict):
         raise InputError(f"{path}: not a JSON object")
     return manifest

@@ -19,7 +19,7 @@ import pandas as pd
 
 from . import stats
 from .errors import InputError
-from .io import write_text
+from .io import read_csv_checked, read_json, write_text
 
 # DESIGN §7 (paper values). Table 1 specificity of R2U-Net: 0.997 in the abstract, 0.998 in Table 1 (see notes).
 PAPER = {
@@ -38,17 +38,7 @@ LEVEL_ORDER = {"C": 0, "T": 1, "L": 2, "S": 3}
 
 
 def _read_csv(path: str | Path, columns: list[str], **kwargs) -> pd.DataFrame:
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: missing")
-    try:
-        frame = pd.read_csv(path, **kwargs)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: not a readable CSV ({err})") from None
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
-    return frame
+    return read_csv_checked(path, columns, **kwargs)
 
 
 def _level_key(level: str):
@@ -97,12 +87,7 @@ def split_counts(split_csv: str | Path) -> dict:
 
 def read_triplet_summary(path: str | Path) -> dict:
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: missing")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise InputError(f"{path}: not valid JSON ({err})") from None
+    data = read_json(path)
     need = ["images_total", "images_failed", "windows_generated", "windows_accepted", "windows_by_split",
             "fractured_test"]
     missing = [k for k in need if k not in data]

@@ -31,7 +31,7 @@ import pandas as pd
 
 from ..dataset import ANTERIOR_SIDES, MEASURE_VC
 from ..errors import InputError
-from ..io import IMAGE_SUFFIXES, is_dicom, read_mask
+from ..io import IMAGE_SUFFIXES, is_dicom, read_csv_checked, read_mask
 from .common import BodyRecord, Entry, ImageRecord, SkipFile, load_image
 
 SOURCE = "folder"
@@ -42,14 +42,7 @@ MASK_SUFFIXES = (".png", ".tif", ".tiff", ".bmp")
 def _read_optional_csv(path: Path, required: list[str]) -> pd.DataFrame | None:
     if not path.is_file():
         return None
-    try:
-        frame = pd.read_csv(path, dtype=str, skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: not a readable CSV ({type(err).__name__})") from None
-    missing = [c for c in required if c not in frame.columns]
-    if missing:
-        raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
-    return frame
+    return read_csv_checked(path, required, dtype=str, skipinitialspace=True)
 
 
 def _key(name: str) -> str:
