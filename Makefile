@@ -10,7 +10,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export KERAS_HOME := $(CURDIR)/.keras
 export MPLBACKEND := Agg
 
-.PHONY: setup demo paper test test-cluster lint dryrun bench report regenerate clean
+.PHONY: setup demo paper test test-cluster lint dryrun bench report regenerate publish-demo clean
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -41,6 +41,14 @@ lint: setup
 
 dryrun: setup
 	$(BIN)/snakemake -n --cores all --quiet rules --resources gpu=4
+
+# Copy the demo's tables and figures into docs/demo/, which the README shows (run after `make demo`).
+publish-demo:
+	mkdir -p docs/demo
+	cp results/tables/table1_segmentation.md results/tables/table2_regression.md results/summary.md docs/demo/
+	cp results/figures/fig3_triplets.png results/figures/fig5_vertices.png results/figures/fig6_segmentation.png \
+		results/figures/fig7_agreement.png results/figures/synthetic_examples.png docs/demo/
+	cp results/metrics.json docs/demo/
 
 bench: setup
 	$(BIN)/vcmeasure bench

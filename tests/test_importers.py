@@ -386,3 +386,28 @@ def test_workflow_runs_on_imported_dataset(root, bin_dir, tmp_path):
     assert (work / ".private/aasce_t_mapping.csv").is_file()
     outputs = [p for p in work.rglob("*") if p.is_file() and ".private" not in p.parts and ".snakemake" not in p.parts]
     assert not any(b"case-" in p.read_bytes() or b"wf-salt" in p.read_bytes() for p in outputs)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SAMPLE.is_dir(), reason="shared AASCE sample not present")
+def test_whole_workflow_on_the_imported_aasce_sample(root, bin_dir, tmp_path):
+    """Issue 10: the real AASCE sample, imported by config, runs through every step of the tiny config; the
+    tables name its measure (ap_left_height_ratio) and never call it VC; no source name leaves .private/."""
+    extra = tmp_path / "aasce.yaml"
+    extra.write_text(f"data: {{source: aasce, name: aasce_sample, path: '{SAMPLE / 'boostnet_labeldata'}', "
+                     "allow_skipped: true}\n")
+    work = tmp_path / "run"
+    env = {**os.environ, "VCMEASURE_SALT": "ci-salt-aasce"}
+    cmd = [str(bin_dir / "snakemake"), "-s", str(root / "Snakefile"), "--directory", str(work), "--cores", "2",
+           "--configfile", str(root / "config/tiny.yaml"), str(extra), "--resources", "gpu=1"]
+    run = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1500)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
+    table2 = (work / "results/tables/table2_regression.md").read_text()
+    summary = (work / "results/summary.md").read_text()
+    assert "ap_left_height_ratio" in table2 and "ap_left_height_ratio" in summary
+    assert "VC (%)" not in table2
+    t1 = pd.read_csv(work / "results/tables/table1_segmentation.csv")
+    assert set(t1["architecture"]) == {"unet", "resunet", "r2unet"}
+    outputs = [p for p in (work / "results").rglob("*") if p.is_file()] + \
+              [p for p in (work / "data").rglob("*") if p.is_file()]
+    assert not any(b"sunhl" in p.read_bytes() for p in outputs), "a source file name leaked into the outputs"
