@@ -63,8 +63,9 @@ def test_vc_on_groundtruth_labels_matches_truth(cases):
             errors.append(lv.vc - truth[lv.body])
             assert lv.genant_grade in (0, 1, 2, 3)
             assert lv.surgical == (lv.vc > 40)
-            # heights in original pixels, mm through the spacing
-            assert lv.ha_px == pytest.approx(rows[lv.body - 1]["ha_px"], rel=0.12)
+            # heights in original pixels, mm through the spacing; the `test` preset's bodies are ~20 px tall
+            # with rounded corners, so corner tips found on the mask are good to ~1.5 px each
+            assert lv.ha_px == pytest.approx(rows[lv.body - 1]["ha_px"], abs=3.0)
             assert lv.ha_mm == pytest.approx(lv.ha_px * row["pixel_spacing_mm"])
     errors = np.abs(errors)
     assert len(errors) >= 20
