@@ -29,6 +29,11 @@ include: "workflow/rules/stats.smk"
 include: "workflow/rules/measure.smk"
 
 
+# Only gathers targets: never submitted to a cluster.
+localrules:
+    all,
+
+
 rule all:
     input:
         all_targets(),

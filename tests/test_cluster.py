@@ -75,12 +75,14 @@ def slurm_cluster(request) -> Path:
 
 
 def _planned_jobs(repo: Path) -> Counter:
-    """Jobs per rule that the profile submits to SLURM (a dry run lists them as `rule X:`, local ones as
-    `localrule X:`)."""
+    """Jobs per rule that the profile submits to SLURM (a dry run lists them as `rule X:` or
+    `checkpoint X:`)."""
     dry = subprocess.run([*SLURM_CMD, "-n", *TARGETS], cwd=repo, env=_env(), capture_output=True, text=True,
                          timeout=300)
     assert dry.returncode == 0, (dry.stdout + dry.stderr)[-4000:]
-    return Counter(re.findall(r"^rule (\w+):$", dry.stdout + dry.stderr, flags=re.M))
+    planned = Counter(re.findall(r"^(?:rule|checkpoint) (\w+):$", dry.stdout + dry.stderr, flags=re.M))
+    planned.pop("all", None)  # `localrules: all` in the Snakefile; a dry run does not mark it local
+    return planned
 
 
 @pytest.fixture(scope="module")
