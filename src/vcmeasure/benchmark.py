@@ -81,7 +81,8 @@ def bench_dag(sizes=(10, 1000, 10000), repeats: int = 3, snakefile: str | Path =
                 jobs = int(m.group(1)) if m else None
             times.sort()
             rows.append({"n_images": int(n), "dry_run_s": round(times[len(times) // 2], 3), "jobs": jobs})
-    return {"name": "snakemake_dag", "rows": rows}
+    return {"name": "snakemake_dag", "rows": rows,
+            "title": "Snakemake dry run of the paper-scale workflow: time and job count by cohort size"}
 
 
 def write_results(results: dict[str, dict], out_dir: str | Path, page: str | Path, info: dict) -> None:
@@ -182,8 +183,8 @@ def _segmentation_rows(sizes, archs, filters, steps=2, batch=5) -> dict:
 
     rows = [bench_segmentation(a, size=s, base_filters=f, batch=batch, steps=steps)
             for s, f in zip(sizes, filters, strict=True) for a in archs]
-    return {"name": "segmentation", "title": "Segmentation networks: parameters, training and inference speed",
-            "rows": rows}
+    return {"name": "segmentation", "rows": rows, "note": RSS_NOTE,
+            "title": f"Segmentation networks at {sizes[0]} px: parameters, training and inference speed"}
 
 
 def _regression_rows(sizes, models, filters) -> dict:
@@ -191,7 +192,8 @@ def _regression_rows(sizes, models, filters) -> dict:
 
     rows = [bench_regressor(m, size=s, filters=f, batch=8, steps=3) for s, f in zip(sizes, filters, strict=True)
             for m in models]
-    return {"name": "regression", "title": "Regressors: parameters, training and inference speed", "rows": rows}
+    return {"name": "regression", "rows": rows, "note": RSS_NOTE,
+            "title": f"Regressors at {sizes[0]} px: parameters, training and inference speed"}
 
 
 def _preprocess_rows() -> dict:
@@ -204,6 +206,7 @@ def _preprocess_rows() -> dict:
 
 
 SEG = ["unet", "resunet", "r2unet"]
+RSS_NOTE = "peak_rss_mb is the process high-water mark, so within a table it is cumulative over the rows above."
 # Each item runs in its own process: peak memory is per item, and a backend can be chosen per process.
 ITEMS = {
     "preprocess": (_preprocess_rows, {}),
