@@ -8,14 +8,9 @@ the machine; ``make bench`` runs it.
 
 from __future__ import annotations
 
-import resource
-import sys
 import time
 
-
-def _peak_rss_mb() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
+from .bench_models import _peak_rss_mb
 
 
 def bench_regressor(name: str, size: int = 64, filters: int = 16, batch: int = 8, steps: int = 5,
